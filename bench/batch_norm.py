@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Forward + backward time of kerazoo's BatchNorm vs keras.layers.BatchNormalization.
+
+Both layers run side by side in one process, alternating, on the same inputs;
+each step is a `tf.function` computing the output in training mode (moving
+statistics updated) and the gradients with respect to the input, gamma and
+beta. Prints the median seconds per step of each and the ratio kerazoo/keras.
+
+    python bench/batch_norm.py                 # oneDNN on (what kerazoo's programs use)
+    python bench/batch_norm.py --onednn=false  # TensorFlow's default on AMD CPUs
+"""
+
+import os
+import statistics
+import time
+
+from absl import app, flags
+
+_ONEDNN = flags.DEFINE_bool("onednn", True, "Set TF_ENABLE_ONEDNN_OPTS=1 before importing TF.")
+_REPEATS = flags.DEFINE_integer("repeats", 15, "Timed steps per layer and shape.")
+_IMPLEMENTATION = flags.DEFINE_string("implementation", "auto", "kerazoo BatchNorm path.")
+
+SHAPES = [(256, 24, 24, 64), (256, 12, 12, 128), (256, 3, 3, 512), (256, 120)]
+POLICIES = ["float32", "mixed_bfloat16"]
+
+
+def _step_fn(layer, tf):
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32))
+        return tape.gradient(loss, [x] + layer.trainable_variables)
+    return step
+
+
+def _time(step, x, tf):
+    start = time.perf_counter()
+    for grad in step(x):
+        grad.numpy()  # wait for the result
+    return time.perf_counter() - start
+
+
+def main(argv):
+    del argv
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if _ONEDNN.value else "0"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from kerazoo.layers import BatchNorm
+
+    print(f"oneDNN={_ONEDNN.value} implementation={_IMPLEMENTATION.value} "
+          f"repeats={_REPEATS.value} (median seconds per forward+backward step)")
+    print(f"{'policy':15s} {'shape':20s} {'keras':>9s} {'kerazoo':>9s} {'ratio':>7s}")
+    for policy in POLICIES:
+        keras.config.set_dtype_policy(policy)
+        for shape in SHAPES:
+            x = tf.random.normal(shape) * 3.0 + 2.0
+            x = tf.cast(x, keras.config.dtype_policy().compute_dtype)
+            steps = {}
+            for name, layer in [("keras", keras.layers.BatchNormalization()),
+                                ("kerazoo", BatchNorm(implementation=_IMPLEMENTATION.value))]:
+                steps[name] = _step_fn(layer, tf)
+                _time(steps[name], x, tf)  # trace and warm up
+                _time(steps[name], x, tf)
+            times = {name: [] for name in steps}
+            for _ in range(_REPEATS.value):  # alternate so noise hits both alike
+                for name, step in steps.items():
+                    times[name].append(_time(step, x, tf))
+            keras_s = statistics.median(times["keras"])
+            ours_s = statistics.median(times["kerazoo"])
+            print(f"{policy:15s} {str(list(shape)):20s} {keras_s:9.5f} {ours_s:9.5f} "
+                  f"{ours_s / keras_s:7.3f}", flush=True)
+    keras.config.set_dtype_policy("float32")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,35 @@
+"""Atomic file writes: write beside the target, then rename over it.
+
+A reader (or a run killed mid-write) sees either the old file or the new one,
+never half of one.
+"""
+
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=".tmp"):
+    """Yields a temporary path next to `path`; renames it to `path` on success.
+
+    `suffix` ends the temporary name, for writers that check the extension
+    (Keras wants ".weights.h5", ".keras").
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix,
+                               dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)

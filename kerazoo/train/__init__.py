@@ -1,0 +1,6 @@
+"""The training driver's library: a frozen config and `train_and_evaluate`."""
+
+from kerazoo.train.config import ConfigError, TrainConfig, resolve
+from kerazoo.train.loop import train_and_evaluate
+
+__all__ = ["ConfigError", "TrainConfig", "resolve", "train_and_evaluate"]
