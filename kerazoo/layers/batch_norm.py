@@ -119,6 +119,8 @@ class BatchNorm(keras.layers.Layer):
         # Deferred initialization (book 5.10): the channel count comes from
         # the first input, not from the constructor.
         axis = self._channel_axis(input_shape)
+        if self.implementation == "fused":
+            self._check_fused(input_shape)
         shape = (input_shape[axis],)
         if self.scale:
             self.gamma = self.add_weight(
@@ -144,10 +146,10 @@ class BatchNorm(keras.layers.Layer):
         self._channel_axis(input_shape)
         return tuple(input_shape)
 
-    def _affine_weights(self, channels):
-        """gamma and beta as float32 tensors (ones / zeros when disabled)."""
-        gamma = tf.convert_to_tensor(self.gamma) if self.scale else tf.ones([channels])
-        beta = tf.convert_to_tensor(self.beta) if self.center else tf.zeros([channels])
+    def _affine_weights(self, channels, dtype):
+        """gamma and beta as `dtype` tensors (ones / zeros when disabled)."""
+        gamma = tf.cast(self.gamma, dtype) if self.scale else tf.ones([channels], dtype)
+        beta = tf.cast(self.beta, dtype) if self.center else tf.zeros([channels], dtype)
         return gamma, beta
 
     def _choose_implementation(self, inputs, axis, mask):
@@ -155,6 +157,8 @@ class BatchNorm(keras.layers.Layer):
             return self.implementation
         if mask is not None or self.synchronized:
             return "reference"
+        if inputs.dtype == tf.float64:  # the fused kernel has no float64 variant
+            return "analytic"
         channels_last = axis == len(inputs.shape) - 1
         # The fused kernel wins on conv-shaped inputs; on [N, C] its fixed
         # cost is larger than the whole analytic computation.
@@ -162,21 +166,24 @@ class BatchNorm(keras.layers.Layer):
             return "fused"
         return "analytic"
 
-    def _normalize_batch(self, inputs, axis, mask):
-        """Training mode: returns (y in float32 or half, batch mean, batch var)."""
-        gamma, beta = self._affine_weights(inputs.shape[axis])
+    def _check_fused(self, input_shape):
+        axis = self._channel_axis(input_shape)
+        if axis != len(input_shape) - 1 or len(input_shape) < 3:
+            raise ValueError("implementation='fused' needs channels-last inputs of rank >= 3. "
+                             f"Received: axis={self.axis}, input_shape={tuple(input_shape)}")
+
+    def _normalize_batch(self, inputs, axis, mask, dtype):
+        """Training mode: returns (y, batch mean, batch variance)."""
+        gamma, beta = self._affine_weights(inputs.shape[axis], dtype)
         path = self._choose_implementation(inputs, axis, mask)
         if path in ("fused", "analytic") and (mask is not None or self.synchronized):
             raise ValueError(f"implementation={path!r} supports neither masks nor "
                              "synchronized statistics; use 'reference' or 'auto'.")
         if path == "fused":
-            if axis != len(inputs.shape) - 1 or len(inputs.shape) < 3:
-                raise ValueError("implementation='fused' needs channels-last inputs of "
-                                 f"rank >= 3. Received: axis={self.axis}, "
-                                 f"input_shape={tuple(inputs.shape)}")
+            self._check_fused(inputs.shape)
             # The kernel reads half inputs directly, in float32 internally.
             return batch_norm_ops.fused(inputs, gamma, beta, self.epsilon)
-        x = tf.cast(inputs, tf.float32)
+        x = tf.cast(inputs, dtype)
         if path == "analytic":
             return batch_norm_ops.analytic(x, gamma, beta, axis, self.epsilon)
         return batch_norm_ops.reference(x, gamma, beta, axis, self.epsilon,
@@ -189,17 +196,25 @@ class BatchNorm(keras.layers.Layer):
             raise ValueError("mask must have one dimension less than the inputs. "
                              f"Received: mask.shape={tuple(mask.shape)}, "
                              f"inputs.shape={tuple(inputs.shape)}")
+        # Like Keras: half inputs are upcast to float32 (BN overflows in
+        # float16), float64 inputs stay float64.
+        dtype = tf.float64 if inputs.dtype == tf.float64 else tf.float32
         if training and self.trainable:
-            outputs, mean, variance = self._normalize_batch(inputs, axis, mask)
-            decay = 1.0 - self.momentum
-            self.moving_mean.assign(self.moving_mean * self.momentum + mean * decay)
-            self.moving_variance.assign(self.moving_variance * self.momentum + variance * decay)
+            outputs, mean, variance = self._normalize_batch(inputs, axis, mask, dtype)
+            self._update_moving(self.moving_mean, mean)
+            self._update_moving(self.moving_variance, variance)
         else:
-            gamma, beta = self._affine_weights(inputs.shape[axis])
+            gamma, beta = self._affine_weights(inputs.shape[axis], dtype)
             outputs = batch_norm_ops.inference(
-                tf.cast(inputs, tf.float32), self.moving_mean, self.moving_variance,
-                gamma, beta, axis, self.epsilon)
+                tf.cast(inputs, dtype), tf.cast(self.moving_mean, dtype),
+                tf.cast(self.moving_variance, dtype), gamma, beta, axis, self.epsilon)
         return tf.cast(outputs, self.compute_dtype)
+
+    def _update_moving(self, moving, batch):
+        # moving = moving * momentum + batch * (1 - momentum), in the
+        # statistic's own dtype (float32 under mixed precision).
+        batch = tf.cast(batch, moving.dtype)
+        moving.assign(moving * self.momentum + batch * (1.0 - self.momentum))
 
     def get_config(self):
         config = super().get_config()

@@ -65,7 +65,7 @@ def moments(x, axis, mask=None, synchronized=False):
 
     if mask is None:
         weights = None
-        count = tf.cast(tf.size(x) // tf.shape(x)[axis], tf.float32)
+        count = tf.cast(tf.size(x) // tf.shape(x)[axis], x.dtype)
     else:
         weights = tf.cast(tf.expand_dims(mask, -1), x.dtype)  # [..., 1]
         weights = tf.broadcast_to(weights, tf.shape(x))
@@ -107,7 +107,7 @@ def analytic(x, gamma, beta, axis, epsilon):
 
     @tf.custom_gradient
     def normalize(x, gamma, beta):
-        count = tf.cast(tf.size(x) // tf.shape(x)[axis], tf.float32)
+        count = tf.cast(tf.size(x) // tf.shape(x)[axis], x.dtype)
         mean = tf.reduce_sum(x, axes) / count
         deviation = x - tf.reshape(mean, shape)  # d, reused by the backward
         variance = tf.reduce_sum(tf.square(deviation), axes) / count
