@@ -20,6 +20,9 @@ def atomic_path(path, suffix=".tmp"):
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix,
                                dir=directory)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
     try:
         yield tmp
         os.replace(tmp, path)

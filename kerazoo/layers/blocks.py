@@ -23,13 +23,19 @@ class _Block(keras.layers.Layer):
         self.epsilon = epsilon
         make_norm(norm, momentum, epsilon)  # validates norm, momentum, epsilon now
 
+    # Sub-layers take the block's dtype policy, so a mixed-precision block
+    # stays mixed wherever it is rebuilt (e.g. loaded under a float32 policy).
     def _norm(self, name):
-        return make_norm(self.norm, self.momentum, self.epsilon, name=name)
+        return make_norm(self.norm, self.momentum, self.epsilon, name=name,
+                         dtype=self.dtype_policy)
 
     def _conv(self, filters, kernel_size, strides=1, name=None):
         # pad = k // 2 is the book's "padding=1" for 3x3 and "padding=3" for 7x7.
         return PaddedConv2D(filters, kernel_size, pad=kernel_size // 2, strides=strides,
-                            use_bias=self.use_bias, name=name)
+                            use_bias=self.use_bias, name=name, dtype=self.dtype_policy)
+
+    def _relu(self):
+        return keras.layers.ReLU(dtype=self.dtype_policy)
 
     def get_config(self):
         config = super().get_config()
@@ -74,7 +80,7 @@ class Residual(_Block):
         self.strides = int(strides)
         self.shortcut_norm = bool(shortcut_norm)
         self.body = [self._conv(num_channels, 3, strides, name="conv1"), self._norm("bn1"),
-                     keras.layers.ReLU(), self._conv(num_channels, 3, name="conv2"),
+                     self._relu(), self._conv(num_channels, 3, name="conv2"),
                      self._norm("bn2")]
         self.shortcut = []
         if use_1x1conv:
@@ -122,9 +128,9 @@ class Bottleneck(_Block):
         self.width = int(width)
         self.strides = int(strides)
         out = self.expansion * self.width
-        self.body = [self._conv(width, 1, name="conv1"), self._norm("bn1"), keras.layers.ReLU(),
+        self.body = [self._conv(width, 1, name="conv1"), self._norm("bn1"), self._relu(),
                      self._conv(width, 3, strides, name="conv2"), self._norm("bn2"),
-                     keras.layers.ReLU(), self._conv(out, 1, name="conv3"), self._norm("bn3")]
+                     self._relu(), self._conv(out, 1, name="conv3"), self._norm("bn3")]
         self.shortcut = None
 
     def build(self, input_shape):
@@ -168,9 +174,9 @@ class ConvBlock(_Block):
         self.bottleneck_channels = bottleneck_channels
         self.chain = []
         if bottleneck_channels:
-            self.chain += [self._norm("bn0"), keras.layers.ReLU(),
+            self.chain += [self._norm("bn0"), self._relu(),
                            self._conv(int(bottleneck_channels), 1, name="conv0")]
-        self.chain += [self._norm("bn"), keras.layers.ReLU(),
+        self.chain += [self._norm("bn"), self._relu(),
                        self._conv(self.num_channels, 3, name="conv")]
 
     def build(self, input_shape):
@@ -205,7 +211,8 @@ class DenseBlock(_Block):
         shared = dict(use_bias=self.use_bias, norm=self.norm, momentum=self.momentum,
                       epsilon=self.epsilon)
         self.convs = [ConvBlock(num_channels, bottleneck_channels, name=f"conv_block{i}",
-                                **shared) for i in range(self.num_convs)]
+                                dtype=self.dtype_policy, **shared)
+                      for i in range(self.num_convs)]
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -239,9 +246,10 @@ class TransitionBlock(_Block):
     def __init__(self, num_channels, **kwargs):
         super().__init__(**kwargs)
         self.num_channels = int(num_channels)
-        self.chain = [self._norm("bn"), keras.layers.ReLU(),
+        self.chain = [self._norm("bn"), self._relu(),
                       self._conv(self.num_channels, 1, name="conv"),
-                      keras.layers.AveragePooling2D(pool_size=2, strides=2)]
+                      keras.layers.AveragePooling2D(pool_size=2, strides=2,
+                                                    dtype=self.dtype_policy)]
 
     def build(self, input_shape):
         _build_chain(self.chain, input_shape)

@@ -52,15 +52,17 @@ class PaddedConv2D(keras.layers.Conv2D):
         return config
 
 
-def make_norm(norm="kerazoo", momentum=0.9, epsilon=1e-5, name=None):
+def make_norm(norm="kerazoo", momentum=0.9, epsilon=1e-5, name=None, **kwargs):
     """A batch-norm layer: kerazoo's (default) or Keras's, same arguments.
 
     `norm="keras"` builds `keras.layers.BatchNormalization` so a model can be
     compared with, or benchmarked against, the identical Keras architecture.
+    `kwargs` are base-layer arguments (`dtype`).
     """
     if norm == "kerazoo":
         from kerazoo.layers.batch_norm import BatchNorm
-        return BatchNorm(momentum=momentum, epsilon=epsilon, name=name)
+        return BatchNorm(momentum=momentum, epsilon=epsilon, name=name, **kwargs)
     if norm == "keras":
-        return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name)
+        return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=name,
+                                                  **kwargs)
     raise ValueError(f"norm must be one of {NORMS}. Received: norm={norm!r}")
