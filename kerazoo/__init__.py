@@ -8,3 +8,4 @@ kerazoo model loads with plain `keras.saving.load_model` after `import kerazoo`.
 __version__ = "0.1.0"
 
 from kerazoo import layers  # noqa: F401  (registers the serializable layers)
+from kerazoo import models  # noqa: F401  (registers the model zoo)
