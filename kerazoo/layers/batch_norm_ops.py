@@ -24,9 +24,6 @@ half-precision inputs first) and return `(y, mean, variance)` where `mean` and
 
 import tensorflow as tf
 
-_EMPTY = tf.zeros([0])  # FusedBatchNormV3 ignores mean/variance in training.
-
-
 def reduction_axes(rank, axis):
     """Every axis of a rank-`rank` input except the (non-negative) `axis`."""
     return [a for a in range(rank) if a != axis]
@@ -141,8 +138,9 @@ def fused(x, gamma, beta, epsilon):
     shape = tf.shape(x)
     channels = x.shape[-1]
     x4 = tf.reshape(x, [shape[0], -1, 1, channels])
+    empty = tf.zeros([0])  # the kernel ignores mean/variance inputs in training
     y, mean, unbiased_variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-        x=x4, scale=gamma, offset=beta, mean=_EMPTY, variance=_EMPTY,
+        x=x4, scale=gamma, offset=beta, mean=empty, variance=empty,
         epsilon=epsilon, data_format="NHWC", is_training=True)
     # The kernel reports the Bessel-corrected variance (for the moving
     # average, as cuDNN does); the book and Keras average the biased one.

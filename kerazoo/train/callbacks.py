@@ -60,6 +60,22 @@ class EpochCheckpoint(keras.callbacks.Callback):
             os.remove(os.path.join(self.directory, stale))
 
 
+class StopAtStep(keras.callbacks.Callback):
+    """Ends training once the optimizer has taken `max_steps` steps in all.
+
+    Keras ends the epoch at once (its metrics and checkpoint are still
+    written), so `--max_steps` need not be a multiple of the epoch length.
+    """
+
+    def __init__(self, max_steps):
+        super().__init__()
+        self.max_steps = max_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) >= self.max_steps:
+            self.model.stop_training = True
+
+
 class EpochReport(keras.callbacks.Callback):
     """The book's per-epoch figures: printed, in `metrics.csv`, in `curves.png`.
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from kerazoo import atomic, data, models
 from kerazoo.layers import BatchNorm
 from kerazoo.train import augment, runtime
-from kerazoo.train.callbacks import EpochCheckpoint, EpochReport
+from kerazoo.train.callbacks import EpochCheckpoint, EpochReport, StopAtStep
 from kerazoo.train.config import ConfigError, check_compatible, resolve
 
 
@@ -31,8 +31,12 @@ def _prepare_model_dir(config):
     if checkpoint.latest_epoch() and not config.resume:
         raise ConfigError(f"model_dir {config.model_dir} already holds a checkpoint; pass "
                           "--resume to continue it or choose a new --model_dir")
-    atomic.write_text(config_path, config.to_json())
     return checkpoint
+
+
+def _save_config(config):
+    """Records the run's config, once its data and input shape are known good."""
+    atomic.write_text(os.path.join(config.model_dir, "config.json"), config.to_json())
 
 
 def _input_shape(config, info):
@@ -108,6 +112,7 @@ def train_and_evaluate(config, print_fn=print):
     if config.max_steps:
         steps_per_epoch = min(steps_per_epoch, config.max_steps)
         epochs = min(epochs, math.ceil(config.max_steps / steps_per_epoch))
+    _save_config(config)  # the user's epochs, before --max_steps shortens this run
     config = dataclasses.replace(config, epochs=epochs)
 
     with strategy.scope():
@@ -130,6 +135,8 @@ def train_and_evaluate(config, print_fn=print):
     report = EpochReport(config.model_dir, examples, initial_epoch, print_fn=print_fn)
     callbacks = [report, checkpoint,  # metrics first: a kill in between redoes the epoch
                  keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"))]
+    if config.max_steps:
+        callbacks.insert(0, StopAtStep(config.max_steps))
     if initial_epoch < epochs:
         model.fit(train, epochs=epochs, initial_epoch=initial_epoch,
                   steps_per_epoch=steps_per_epoch, validation_data=test,
