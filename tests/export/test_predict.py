@@ -51,8 +51,11 @@ def test_predict_images_matches_the_signature(cli_export, image_files, fashion_t
     for result in results[:2]:  # the test image itself, grey and RGB
         top = result["top_k"]
         assert [c["class_id"] for c in top] == list(np.argsort(-expected)[:4])
+        # predict serves the files as one batch, `expected` is a batch of 1:
+        # oneDNN blocks the matmuls differently by batch size, which moves
+        # float32 results by a few ulps (1.4e-6 relative seen), hence 1e-5.
         np.testing.assert_allclose([c["probability"] for c in top],
-                                   np.sort(expected)[::-1][:4], rtol=1e-6)
+                                   np.sort(expected)[::-1][:4], rtol=1e-5)
     for result in results[2:4]:
         probabilities = [c["probability"] for c in result["top_k"]]
         assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0
