@@ -139,6 +139,7 @@ class EpochReport(keras.callbacks.Callback):
 
     def _draw_curves(self):
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use("Agg")  # no display; render to a file
         from matplotlib import pyplot as plt
 
@@ -148,6 +149,7 @@ class EpochReport(keras.callbacks.Callback):
                            ("test_acc", "test acc")):
             ax.plot(epochs, [float(r[key]) for r in self.rows], marker="o", label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()
