@@ -93,15 +93,13 @@ def load_idx(directory):
     """Reads the four IDX files in `directory`; returns as `load_fashion_mnist`."""
     train = _read_split(directory, "train")
     test = _read_split(directory, "test")
-    info = DatasetInfo(
-        name=NAME,
-        class_names=CLASS_NAMES,
-        image_shape=IMAGE_SHAPE,
-        num_train=len(train[0]),
-        num_test=len(test[0]),
-        source=f"idx:{directory}",
-    )
-    return train, test, info
+    return train, test, _info(train, test, source=f"idx:{directory}")
+
+
+def _info(train, test, source):
+    """DatasetInfo of Fashion-MNIST splits `(x, y)` read from `source`."""
+    return DatasetInfo(name=NAME, class_names=CLASS_NAMES, image_shape=IMAGE_SHAPE,
+                       num_train=len(train[0]), num_test=len(test[0]), source=source)
 
 
 def _tfds_split_to_numpy(ds):
@@ -132,12 +130,5 @@ def load_tfds():
                 f"tfds fashion_mnist {split} images have shape {x.shape[1:]}, "
                 f"expected {IMAGE_SHAPE}"
             )
-    info = DatasetInfo(
-        name=NAME,
-        class_names=CLASS_NAMES,
-        image_shape=IMAGE_SHAPE,
-        num_train=len(train[0]),
-        num_test=len(test[0]),
-        source="tfds",
-    )
+    info = _info(train, test, source="tfds")
     return train, test, info
