@@ -1,4 +1,4 @@
-"""Keras callbacks of the training driver: checkpoints and the book's figures."""
+"""Keras callbacks of the training driver: evaluation, checkpoints, the book's figures."""
 
 import csv
 import io
@@ -60,6 +60,36 @@ class EpochCheckpoint(keras.callbacks.Callback):
             os.remove(os.path.join(self.directory, stale))
 
 
+class EvaluateEachEpoch(keras.callbacks.Callback):
+    """Evaluates on the test set after every epoch, in inference mode.
+
+    Does what `fit(validation_data=...)` does, with one optional step first:
+    `recalibrate` (a `precise_bn.PreciseBatchNorm`, or any callable) re-estimates
+    the BatchNorm statistics of the trained weights before the test pass, so the
+    test accuracy, the checkpoint and an export all use the same statistics.
+    Adds `val_<metric>` to the epoch's logs for the callbacks after it; the
+    callbacks in `listeners` get `on_test_begin`/`on_test_end` around the
+    whole phase, as `fit` notifies its callbacks around validation.
+    """
+
+    def __init__(self, test_data, recalibrate=None, listeners=()):
+        super().__init__()
+        self.test_data = test_data
+        self.recalibrate = recalibrate
+        self.listeners = tuple(listeners)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for listener in self.listeners:
+            listener.on_test_begin()
+        if self.recalibrate is not None:
+            self.recalibrate()
+        results = self.model.evaluate(self.test_data, verbose=0, return_dict=True)
+        for listener in self.listeners:
+            listener.on_test_end(results)
+        if logs is not None:
+            logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+
 class StopAtStep(keras.callbacks.Callback):
     """Ends training once the optimizer has taken `max_steps` steps in all.
 
@@ -105,7 +135,7 @@ class EpochReport(keras.callbacks.Callback):
         self._train_seconds = None
 
     def on_test_begin(self, logs=None):
-        if self._train_seconds is None:  # validation inside fit, not a later evaluate
+        if self._train_seconds is None:  # the epoch's test phase, not a later evaluate
             self._train_seconds = time.perf_counter() - self._epoch_start
 
     def on_epoch_end(self, epoch, logs=None):

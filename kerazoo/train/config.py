@@ -14,9 +14,11 @@ JIT_COMPILE = ("auto", "true", "false")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 OPTIMIZERS = ("sgd",)
 LR_SCHEDULES = ("constant", "cosine")
-# Keys that may change between a run and its resumption: how long to train
-# and where to export, not what is trained.
-RUN_CONTROL_KEYS = ("epochs", "max_steps", "resume", "export_dir", "steps_per_epoch")
+# Keys that may change between a run and its resumption: how long to train,
+# where to export and how inference statistics are estimated (training never
+# reads them), not what is trained.
+RUN_CONTROL_KEYS = ("epochs", "max_steps", "resume", "export_dir", "steps_per_epoch",
+                    "precise_bn_samples")
 
 
 class ConfigError(ValueError):
@@ -39,6 +41,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
     augment: bool = False          # random crop (pad 4) and horizontal flip
+    precise_bn_samples: int = 8192  # re-estimate BN statistics before each test; 0: book's EMA
     precision: str = "auto"
     jit_compile: str = "auto"
     strategy: str = "auto"
@@ -87,6 +90,8 @@ def validate(config):
              f"steps_per_epoch must be >= 1. Received: steps_per_epoch={c.steps_per_epoch}")
     _require(c.max_steps is None or c.max_steps >= 1,
              f"max_steps must be >= 1. Received: max_steps={c.max_steps}")
+    _require(c.precise_bn_samples >= 0,
+             f"precise_bn_samples must be >= 0. Received: precise_bn_samples={c.precise_bn_samples}")
     _require(c.logical_cpus >= 0, f"logical_cpus must be >= 0. Received: logical_cpus={c.logical_cpus}")
     _require(not (c.strategy == "multi_worker" and "TF_CONFIG" not in os.environ),
              "strategy=multi_worker needs the TF_CONFIG environment variable")

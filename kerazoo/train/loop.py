@@ -11,7 +11,8 @@ import tensorflow as tf
 from kerazoo import atomic, data, models
 from kerazoo.layers import BatchNorm
 from kerazoo.train import augment, runtime
-from kerazoo.train.callbacks import EpochCheckpoint, EpochReport, StopAtStep
+from kerazoo.train.callbacks import EpochCheckpoint, EpochReport, EvaluateEachEpoch, StopAtStep
+from kerazoo.train.precise_bn import PreciseBatchNorm
 from kerazoo.train.config import ConfigError, check_compatible, resolve
 
 
@@ -83,6 +84,22 @@ def _datasets(config, arrays, steps_per_epoch, initial_epoch, num_classes):
     return train, test
 
 
+def _precise_batch_norm(config, arrays, steps_per_epoch, model, strategy):
+    """A PreciseBatchNorm over the first `precise_bn_samples` training images, or None.
+
+    The same batches every epoch (the epoch-0 order of `config.seed`, without
+    augmentation), so the statistics depend on the weights only and a resumed
+    run re-estimates them exactly as the uninterrupted one did.
+    """
+    if not config.precise_bn_samples:
+        return None
+    (x_train, y_train), _ = arrays
+    num_batches = min(steps_per_epoch, math.ceil(config.precise_bn_samples / config.batch_size))
+    batches = data.train_dataset(x_train, y_train, config.batch_size, resize=config.resize,
+                                 seed=config.seed, epochs=1, steps_per_epoch=num_batches)
+    return PreciseBatchNorm(model, batches, strategy)
+
+
 def train_and_evaluate(config, print_fn=print):
     """Trains `config.model` on `config.dataset`; returns (model, final metrics dict).
 
@@ -133,13 +150,15 @@ def train_and_evaluate(config, print_fn=print):
     train, test = _datasets(config, arrays, steps_per_epoch, initial_epoch, info.num_classes)
     examples = min(info.num_train, steps_per_epoch * config.batch_size)
     report = EpochReport(config.model_dir, examples, initial_epoch, print_fn=print_fn)
-    callbacks = [report, checkpoint,  # metrics first: a kill in between redoes the epoch
+    recalibrate = _precise_batch_norm(config, arrays, steps_per_epoch, model, strategy)
+    callbacks = [EvaluateEachEpoch(test, recalibrate, listeners=[report]),
+                 report, checkpoint,  # metrics first: a kill in between redoes the epoch
                  keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs"))]
     if config.max_steps:
         callbacks.insert(0, StopAtStep(config.max_steps))
     if initial_epoch < epochs:
         model.fit(train, epochs=epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps_per_epoch, validation_data=test,
+                  steps_per_epoch=steps_per_epoch,  # EvaluateEachEpoch tests
                   callbacks=callbacks, shuffle=False,  # the dataset shuffles by (seed, epoch)
                   verbose=1 if _is_tty() else 0)
     if config.export_dir:

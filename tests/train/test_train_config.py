@@ -53,7 +53,7 @@ def test_resolve_refuses_an_unknown_model_listing_the_known():
 @pytest.mark.parametrize("field, value", [
     ("lr", 0.0), ("lr", -1.0), ("batch_size", 0), ("epochs", 0), ("resize", 0),
     ("momentum", 1.0), ("weight_decay", -0.1), ("label_smoothing", 1.0),
-    ("steps_per_epoch", 0), ("max_steps", 0), ("logical_cpus", -1),
+    ("steps_per_epoch", 0), ("max_steps", 0), ("logical_cpus", -1), ("precise_bn_samples", -1),
     ("precision", "float8"), ("strategy", "tpu"), ("optimizer", "adam"),
     ("lr_schedule", "step"), ("jit_compile", "yes"),
 ])
