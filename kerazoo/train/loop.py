@@ -12,8 +12,8 @@ from kerazoo import atomic, data, models
 from kerazoo.layers import BatchNorm
 from kerazoo.train import augment, runtime
 from kerazoo.train.callbacks import EpochCheckpoint, EpochReport, EvaluateEachEpoch, StopAtStep
-from kerazoo.train.precise_bn import PreciseBatchNorm
 from kerazoo.train.config import ConfigError, check_compatible, resolve
+from kerazoo.train.precise_bn import PreciseBatchNorm
 
 
 def _prepare_model_dir(config):
