@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -141,3 +142,36 @@ def test_max_steps_caps_the_total_steps(flagfile_run):
                 if a.dtype == np.int64 and a.shape == ()]
     assert len(counters) == 1, counters
     assert int(counters[0]) == 3
+
+
+# --- recipes/: flagfiles that ship with the project ---------------------------
+
+_FLAG_VALUES = """
+import importlib.machinery, importlib.util, json, sys
+loader = importlib.machinery.SourceFileLoader("kerazoo_train", sys.argv[1])
+spec = importlib.util.spec_from_loader("kerazoo_train", loader)
+module = importlib.util.module_from_spec(spec)
+loader.exec_module(module)
+module.FLAGS(["kerazoo-train", *sys.argv[2:]])  # absl parsing, --flagfile included
+print(json.dumps({name: module.FLAGS[name].value for name in module.FLAGS}, default=str))
+"""
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.dirname(PROGRAM)), "recipes")
+
+
+def _config_from_flags(*argv):
+    proc = subprocess.run([sys.executable, "-c", _FLAG_VALUES, PROGRAM, *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    values = json.loads(proc.stdout)
+    return TrainConfig(**{f.name: values[f.name] for f in dataclasses.fields(TrainConfig)})
+
+
+def test_modern_resnet18_recipe_parses_into_a_valid_config():
+    flagfile = os.path.join(RECIPES_DIR, "resnet18_modern.flags")
+    config = resolve(_config_from_flags(f"--flagfile={flagfile}", "--model_dir=unused"))
+    assert config.model == "resnet18"
+    # What makes it "modern" against the book's recipe (lr 0.05, constant, plain SGD).
+    assert config.momentum > 0 and config.weight_decay > 0
+    assert (config.lr_schedule, config.augment) == ("cosine", True)
+    assert config.warmup_epochs >= 1 and config.label_smoothing > 0
+    assert config.precision == "mixed_bfloat16"
