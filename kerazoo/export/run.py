@@ -58,6 +58,8 @@ def run_policy(run_config):
     """The dtype policy the run trained under ("auto" resolved as training resolves it)."""
     from kerazoo.train import runtime  # deferred: only needed for runs
 
+    if run_config.get("resolved_precision"):  # recorded by kerazoo-train
+        return run_config["resolved_precision"]
     return runtime.choose_precision(run_config.get("precision") or "float32")[0]
 
 

@@ -35,9 +35,23 @@ def _prepare_model_dir(config):
     return checkpoint
 
 
-def _save_config(config):
-    """Records the run's config, once its data and input shape are known good."""
-    atomic.write_text(os.path.join(config.model_dir, "config.json"), config.to_json())
+def _save_config(config, policy):
+    """Records the run's config, once its data and input shape are known good.
+
+    Beside the config's fields, `resolved_precision` is the policy "auto"
+    resolved to, so exporting the run later rebuilds it under the same policy
+    on any machine.
+    """
+    record = dict(json.loads(config.to_json()), resolved_precision=policy)
+    atomic.write_text(os.path.join(config.model_dir, "config.json"),
+                      json.dumps(record, indent=2, sort_keys=True))
+
+
+def _multiply_adds(name, input_shape):
+    """Multiply-adds per image of a float32 probe of `name` at `input_shape`."""
+    from kerazoo.models import summary
+
+    return summary.multiply_adds(models.create(name, input_shape=input_shape))
 
 
 def _input_shape(config, info):
@@ -112,7 +126,11 @@ def train_and_evaluate(config, print_fn=print):
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = runtime.make_strategy(config.strategy, config.logical_cpus)
-    policy, reason = runtime.choose_precision(config.precision)
+    *arrays, info = data.load_arrays(config.dataset, config.data_dir)
+    input_shape = _input_shape(config, info)
+    policy, reason = runtime.choose_precision(
+        config.precision, multiply_adds=lambda: _multiply_adds(config.model, input_shape))
+    keras.utils.set_random_seed(config.seed)  # a probe model may have drawn from it
     keras.config.set_dtype_policy(policy)  # before the model is built
     jit_compile = runtime.choose_jit_compile(config.jit_compile)
     print_fn(f"kerazoo-train: model={config.model} precision={policy} ({reason}) "
@@ -120,8 +138,6 @@ def train_and_evaluate(config, print_fn=print):
              f"lr={config.lr} epochs={config.epochs} batch_size={config.batch_size} "
              f"resize={config.resize}")
 
-    *arrays, info = data.load_arrays(config.dataset, config.data_dir)
-    input_shape = _input_shape(config, info)
     steps_per_epoch = data.steps_per_epoch(info.num_train, config.batch_size)
     if config.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
@@ -129,7 +145,7 @@ def train_and_evaluate(config, print_fn=print):
     if config.max_steps:
         steps_per_epoch = min(steps_per_epoch, config.max_steps)
         epochs = min(epochs, math.ceil(config.max_steps / steps_per_epoch))
-    _save_config(config)  # the user's epochs, before --max_steps shortens this run
+    _save_config(config, policy)  # the user's epochs, before --max_steps shortens this run
     config = dataclasses.replace(config, epochs=epochs)
 
     with strategy.scope():

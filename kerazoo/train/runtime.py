@@ -1,16 +1,27 @@
 """Device-dependent choices: precision policy, XLA, distribution strategy.
 
-Measured on this project's 2-core AMD EPYC CPU (AVX2, no AVX-512/AMX, so no
-native bfloat16 arithmetic): float32 is what `auto` picks on such CPUs, and
-plain TensorFlow beats XLA for the zoo's conv nets (see README). On a GPU of
-compute capability >= 7.0, `auto` picks mixed_float16 (Keras's `compile` wraps
-the optimizer in a LossScaleOptimizer under that policy).
+Precision `auto` (README, "Precision and XLA on this machine"):
+* a GPU of compute capability >= 7.0: mixed_float16 (Keras's `compile` wraps
+  the optimizer in a LossScaleOptimizer under that policy);
+* a CPU with native bfloat16 units (AVX512_BF16 or AMX): mixed_bfloat16 for
+  models of at least `BF16_MIN_MULTIPLY_ADDS` per image, float32 below. On the
+  2-core AMD EPYC with AVX512_BF16 that `bench/precision.py` ran on, a
+  training step in bf16 took 0.64x float32's time for resnet18 at 96x96 (319M
+  multiply-adds per image) and 0.61x for densenet at 96x96 (129M), but 1.48x
+  for lenet_bn at 28x28 (0.28M), where op overhead, not arithmetic, dominates;
+  RESULTS.md shows the bf16 runs keep the float32 accuracy;
+* any other CPU: float32 (bf16 is emulated there and several times slower).
+
+Plain TensorFlow beats XLA for the zoo's conv nets on these CPUs (README).
 """
 
 import tensorflow as tf
 
 # CPU flags that mean native bfloat16 matrix arithmetic.
 _BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# Below the smallest model measured to train faster in bf16 (densenet at
+# 96x96, 129M multiply-adds per image), auto keeps float32.
+BF16_MIN_MULTIPLY_ADDS = 100_000_000
 
 
 def cpu_has_native_bf16(cpuinfo_path="/proc/cpuinfo"):
@@ -30,18 +41,32 @@ def _gpu_compute_capability():
     return details.get("compute_capability", (0, 0))
 
 
-def choose_precision(requested):
-    """Resolves "auto" to a Keras dtype policy name; returns (policy, reason)."""
+def choose_precision(requested, multiply_adds=None, has_native_bf16=None):
+    """Resolves "auto" to a Keras dtype policy name; returns (policy, reason).
+
+    Args:
+        requested: "auto" or a Keras dtype policy name (returned as is).
+        multiply_adds: a callable returning the model's multiply-adds per
+            image; called only on a CPU with native bf16 units.
+        has_native_bf16: overrides the /proc/cpuinfo check (tests).
+    """
     if requested != "auto":
         return requested, "requested"
     capability = _gpu_compute_capability()
     if capability is not None and capability >= (7, 0):
         return "mixed_float16", f"GPU with compute capability {capability}"
-    if cpu_has_native_bf16():
-        # No bf16-capable CPU was available to show that mixed_bfloat16 keeps
-        # the book's accuracy, so auto stays with float32 even there.
-        return "float32", "CPU has bf16 units, but mixed_bfloat16 is unmeasured on them"
-    return "float32", "CPU without native bfloat16 arithmetic"
+    if capability is not None:
+        return "float32", f"GPU with compute capability {capability} (< 7.0)"
+    if has_native_bf16 is None:
+        has_native_bf16 = cpu_has_native_bf16()
+    if not has_native_bf16:
+        return "float32", "CPU without native bfloat16 arithmetic"
+    macs = multiply_adds() if multiply_adds else 0
+    if macs >= BF16_MIN_MULTIPLY_ADDS:
+        return "mixed_bfloat16", (f"CPU with native bf16, {macs / 1e6:.0f}M multiply-adds "
+                                  f"per image >= {BF16_MIN_MULTIPLY_ADDS / 1e6:.0f}M")
+    return "float32", (f"CPU with native bf16, but {macs / 1e6:.1f}M multiply-adds per image "
+                       f"< {BF16_MIN_MULTIPLY_ADDS / 1e6:.0f}M, where bf16 is slower")
 
 
 def choose_jit_compile(requested):
