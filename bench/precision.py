@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Training-step time of zoo models in float32 and in mixed_bfloat16.
+"""Training-step time of zoo models in float32 vs mixed_bfloat16, or without vs with XLA.
 
 For each model, two copies are built (one under each Keras dtype policy) and
 compiled as `kerazoo-train` compiles them (SGD, sparse softmax cross-entropy
@@ -14,6 +14,10 @@ several times slower (README, "Precision and XLA on this machine").
 
     python bench/precision.py                      # lenet_bn, resnet18, densenet
     python bench/precision.py --models=resnet18 --repeats=5
+    python bench/precision.py --vary=jit_compile   # float32, jit_compile False vs True
+
+With `--vary=jit_compile` the pair is the same float32 model compiled without
+and with XLA (`jit_compile=True`), which is what `--jit_compile=auto` decides.
 """
 
 import os
@@ -29,12 +33,15 @@ _MODELS = flags.DEFINE_list("models", ["lenet_bn", "resnet18", "densenet"], "Zoo
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Timed steps per precision.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps per precision first.")
 _BATCH = flags.DEFINE_integer("batch_size", 256, "Images per step.")
+_VARY = flags.DEFINE_enum("vary", "precision", ["precision", "jit_compile"],
+                          "What the two timed copies differ in.")
+_SIZE = flags.DEFINE_integer("size", None, "Input side for every model (default: the book's).")
 
 # The book's input size for each model (28x28, or resized to 96x96).
 _SIZES = {"lenet": 28, "lenet_bn": 28, "resnet18": 96, "densenet": 96}
 
 
-def _compiled(models, name, size, policy):
+def _compiled(models, name, size, policy, jit_compile=False):
     import keras
 
     keras.mixed_precision.set_dtype_policy(policy)
@@ -44,7 +51,7 @@ def _compiled(models, name, size, policy):
         keras.mixed_precision.set_dtype_policy("float32")
     model.compile(optimizer=keras.optimizers.SGD(0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=False)
+                  jit_compile=jit_compile)
     return model
 
 
@@ -69,25 +76,27 @@ def main(argv):
           f"native_bf16={runtime.cpu_has_native_bf16()} "
           f"oneDNN={os.environ['TF_ENABLE_ONEDNN_OPTS']} tf={tf.__version__} "
           "(median seconds per training step)")
-    print(f"{'model':10s} {'input':7s} {'float32':>9s} {'bf16':>9s} "
-          f"{'f32 ex/s':>9s} {'bf16 ex/s':>9s} {'bf16/f32':>8s}")
+    variants = ({"float32": ("float32", False), "bf16": ("mixed_bfloat16", False)}
+                if _VARY.value == "precision" else
+                {"plain": ("float32", False), "xla": ("float32", True)})
+    first, second = variants
+    print(f"{'model':10s} {'input':7s} {first:>9s} {second:>9s} "
+          f"{first + ' ex/s':>11s} {second + ' ex/s':>11s} {second + '/' + first:>10s}")
     for name in _MODELS.value:
-        size = _SIZES.get(name, 96)
+        size = _SIZE.value or _SIZES.get(name, 96)
         x = rng.random((_BATCH.value, size, size, 1), dtype=np.float32)
         y = rng.integers(0, 10, _BATCH.value)
-        pair = {p: _compiled(models, name, size, p) for p in ("float32", "mixed_bfloat16")}
+        pair = {v: _compiled(models, name, size, *variants[v]) for v in variants}
         for model in pair.values():
             for _ in range(_WARMUP.value):
                 model.train_on_batch(x, y)
-        times = {p: [] for p in pair}
-        for _ in range(_REPEATS.value):
-            for policy, model in pair.items():
-                times[policy].append(_step_seconds(model, x, y))
-        f32 = statistics.median(times["float32"])
-        bf16 = statistics.median(times["mixed_bfloat16"])
-        print(f"{name:10s} {size}x{size:<4d} {f32:9.4f} {bf16:9.4f} "
-              f"{_BATCH.value / f32:9.1f} {_BATCH.value / bf16:9.1f} {bf16 / f32:8.3f}",
-              flush=True)
+        times = {v: [] for v in pair}
+        for _ in range(_REPEATS.value):  # alternate so noise hits both alike
+            for variant, model in pair.items():
+                times[variant].append(_step_seconds(model, x, y))
+        a, b = (statistics.median(times[v]) for v in variants)
+        print(f"{name:10s} {size}x{size:<4d} {a:9.4f} {b:9.4f} "
+              f"{_BATCH.value / a:11.1f} {_BATCH.value / b:11.1f} {b / a:10.3f}", flush=True)
 
 
 if __name__ == "__main__":
