@@ -56,7 +56,8 @@ def load_fashion_mnist(data_dir=None):
         [N, 28, 28, 1], y int32 [N] in 0..9, info a `DatasetInfo`.
 
     Raises:
-        DataError: a local IDX file is missing, truncated or inconsistent.
+        DataError: a local IDX file is missing, truncated or inconsistent, or
+            no local files and TFDS fails.
     """
     if data_dir is not None:
         return load_idx(data_dir)
@@ -118,12 +119,22 @@ def _tfds_split_to_numpy(ds):
 
 
 def load_tfds():
-    """Loads Fashion-MNIST with `tfds.load`; returns as `load_fashion_mnist`."""
-    import tensorflow_datasets as tfds  # Deferred: only this source needs it.
+    """Loads Fashion-MNIST with `tfds.load`; returns as `load_fashion_mnist`.
 
-    train_ds, test_ds = tfds.load(NAME, split=["train", "test"], as_supervised=True)
-    train = _tfds_split_to_numpy(train_ds)
-    test = _tfds_split_to_numpy(test_ds)
+    Raises:
+        DataError: TFDS is missing, or cannot download or read the data; the
+            one line names every source tried and TFDS's reason.
+    """
+    try:
+        import tensorflow_datasets as tfds  # Deferred: only this source needs it.
+
+        train_ds, test_ds = tfds.load(NAME, split=["train", "test"], as_supervised=True)
+        train = _tfds_split_to_numpy(train_ds)  # reading may download or fail too
+        test = _tfds_split_to_numpy(test_ds)
+    except Exception as e:  # noqa: BLE001 -- TFDS raises many kinds; each is "no data"
+        raise DataError(f"no Fashion-MNIST data: no data_dir given, no Debian folder "
+                        f"{DEBIAN_IDX_DIR} (apt-get install dataset-fashion-mnist), and "
+                        f"TFDS failed: {_reason(e)}") from e
     for split, (x, _) in (("train", train), ("test", test)):
         if x.shape[1:] != IMAGE_SHAPE:
             raise DataError(
@@ -132,3 +143,10 @@ def load_tfds():
             )
     info = _info(train, test, source="tfds")
     return train, test, info
+
+
+def _reason(error, limit=300):
+    """`Type: first line of the message`, cut to `limit` characters (TFDS's are long)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return reason if len(reason) <= limit else reason[:limit - 3] + "..."

@@ -8,6 +8,7 @@ or, for a training run, the same serving function built around its model.
 import dataclasses
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -25,8 +26,10 @@ class EvaluateConfig:
         (exactly one).
     dataset, data_dir: the test split's source; None: the run's (for
         model_dir), else "fashion_mnist".
-    confusion_png: where the confusion-matrix figure goes; None: inside the
-        export or run directory.
+    confusion_png: where the confusion-matrix figure goes; None:
+        `confusion.png` in the run directory for model_dir (beside the run's
+        curves.png), in the current directory for saved_model (an export is
+        left exactly as it was written).
     max_examples: evaluate on the first N test examples only.
     batch_size: images per call of the model.
     """
@@ -49,6 +52,28 @@ def _check(config):
                           f"Received: max_examples={config.max_examples}")
     if config.batch_size < 1:
         raise ExportError(f"batch_size must be >= 1. Received: batch_size={config.batch_size}")
+
+
+def _confusion_path(config):
+    """Where the figure goes (EvaluateConfig), checked writable before any evaluation."""
+    if config.confusion_png:
+        path = config.confusion_png
+    elif config.model_dir is not None:
+        path = os.path.join(config.model_dir, CONFUSION_PNG)
+    else:
+        path = CONFUSION_PNG
+    if os.path.isdir(path):
+        raise ExportError(f"confusion_png is a directory: {path}")
+    directory = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(directory):  # created only when the figure is written
+        directory = os.path.dirname(directory)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=directory)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ExportError(f"confusion_png is not writable: {path} ({e.strerror})") from None
+    return path
 
 
 def _run_predictor(model_dir, batch_size):
@@ -87,10 +112,12 @@ def evaluate(config):
         columns: predicted) and `confusion_png`.
 
     Raises:
-        ExportError: a bad request, or a model that does not fit the dataset.
+        ExportError: a bad request (an unwritable confusion_png is refused
+            before the model is loaded), or a model that does not fit the dataset.
         kerazoo.data.DataError: the dataset cannot be loaded.
     """
     _check(config)
+    png = _confusion_path(config)
     dataset, data_dir = config.dataset, config.data_dir
     if config.saved_model is not None:
         from kerazoo.export.serving import ServedModel
@@ -120,13 +147,15 @@ def evaluate(config):
         examples = int(matrix[i].sum())
         per_class.append({"class_id": i, "class_name": name, "examples": examples,
                           "accuracy": float(matrix[i, i] / examples) if examples else None})
-    png = config.confusion_png or os.path.join(source, CONFUSION_PNG)
     report = {"model": source, "dataset": info.name, "num_examples": int(len(y_test)),
               "accuracy": float(np.mean(predictions == y_test)), "per_class": per_class,
               "confusion_matrix": matrix.tolist(), "confusion_png": png}
-    draw_confusion(matrix, info.class_names, png,
-                   title=f"{info.name} test: accuracy {report['accuracy']:.4f} "
-                         f"({report['num_examples']} examples)")
+    try:
+        draw_confusion(matrix, info.class_names, png,
+                       title=f"{info.name} test: accuracy {report['accuracy']:.4f} "
+                             f"({report['num_examples']} examples)")
+    except OSError as e:  # e.g. the disk filled since the check
+        raise ExportError(f"cannot write confusion_png: {png} ({e.strerror})") from None
     return report
 
 

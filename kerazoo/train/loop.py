@@ -4,6 +4,7 @@ import dataclasses
 import json
 import math
 import os
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -33,6 +34,34 @@ def _prepare_model_dir(config):
         raise ConfigError(f"model_dir {config.model_dir} already holds a checkpoint; pass "
                           "--resume to continue it or choose a new --model_dir")
     return checkpoint
+
+
+def _check_export_dir(config):
+    """Refuses, before any training, an export_dir the export at the end would refuse.
+
+    kerazoo-train never overwrites an export, so a re-run of a finished run
+    with the same --export_dir is refused here too (its training is done and
+    its export exists); re-running it with a new --export_dir just exports.
+    """
+    if not config.export_dir:
+        return
+    from kerazoo.export import ExportError, check_export_path
+
+    path = config.export_dir
+    try:
+        check_export_path(path)
+    except ExportError as e:
+        if os.path.isfile(path):
+            raise
+        raise ExportError(f"export_dir exists and is not empty: {path}; kerazoo-train does not "
+                          "overwrite an export: choose a new --export_dir (or re-export this "
+                          "run with kerazoo-export --overwrite)") from e
+    parent = os.path.dirname(os.path.abspath(path))
+    try:  # where export_saved_model will stage and rename
+        os.makedirs(parent, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".write_test.", dir=parent))
+    except OSError as e:
+        raise ExportError(f"export_dir is not writable: {path} ({e.strerror})") from None
 
 
 def _save_config(config, policy):
@@ -117,11 +146,17 @@ def _precise_batch_norm(config, arrays, steps_per_epoch, model, strategy):
 def train_and_evaluate(config, print_fn=print):
     """Trains `config.model` on `config.dataset`; returns (model, final metrics dict).
 
-    Steps: resolve the recipe, prepare model_dir, strategy, precision, data,
-    model, restore, fit with checkpoints/metrics/TensorBoard, export.
+    Steps: resolve the recipe, prepare model_dir and check export_dir,
+    strategy, precision, data, model, restore, fit with
+    checkpoints/metrics/TensorBoard, export.
+
+    Raises:
+        ConfigError, kerazoo.data.DataError, kerazoo.export.ExportError: bad
+            input, before any training.
     """
     config = resolve(config)
     checkpoint = _prepare_model_dir(config)
+    _check_export_dir(config)  # a refused export must cost no training
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -1,4 +1,9 @@
-"""The TFDS fallback, offline: `tfds.testing.mock_data` fakes the records."""
+"""The TFDS fallback, offline: `tfds.testing.mock_data` fakes the records.
+
+A TFDS that is missing or fails (no network) is one DataError naming every source.
+"""
+
+import sys
 
 import numpy as np
 import pytest
@@ -37,3 +42,25 @@ def test_tfds_fallback_through_load(no_local_idx):
     x, y = next(iter(ds.train))
     assert x.dtype.name == "float32" and y.dtype.name == "int32"
     assert 0.0 <= float(x.numpy().min()) and float(x.numpy().max()) <= 1.0
+
+
+def test_tfds_failure_is_one_data_error_naming_every_source(no_local_idx, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise ConnectionError("Failed to reach storage.googleapis.com\nretry 3 of 3")
+
+    monkeypatch.setattr(tfds, "load", no_network)
+    with pytest.raises(data.DataError) as caught:
+        data.load_arrays()
+    message = str(caught.value)
+    assert "\n" not in message
+    for part in ("data_dir", fashion_mnist.DEBIAN_IDX_DIR, "TFDS",
+                 "ConnectionError: Failed to reach storage.googleapis.com"):
+        assert part in message, (part, message)
+    assert "retry" not in message  # the reason's first line only
+
+
+def test_tfds_missing_is_one_data_error(no_local_idx, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import now fails
+    with pytest.raises(data.DataError, match=r"TFDS failed: ModuleNotFoundError: .*"
+                                             r"tensorflow_datasets"):
+        data.load_arrays()

@@ -1,4 +1,4 @@
-"""kerazoo-evaluate: its numbers against a direct NumPy computation from the SavedModel."""
+"""kerazoo-evaluate: its numbers against a direct NumPy computation; where its figure goes."""
 
 import json
 import os
@@ -63,3 +63,28 @@ def test_evaluate_errors(cli_export):
         evaluate(EvaluateConfig())
     with pytest.raises(ExportError, match="max_examples must be >= 1"):
         evaluate(EvaluateConfig(saved_model=export_dir, max_examples=0))
+
+
+def test_default_figure_goes_to_the_current_directory_not_the_export(cli_export, tmp_path,
+                                                                     monkeypatch):
+    export_dir, _, _ = cli_export
+    before = sorted(os.listdir(export_dir))
+    monkeypatch.chdir(tmp_path)
+    report = evaluate(EvaluateConfig(saved_model=export_dir, data_dir=FASHION_MNIST,
+                                     max_examples=50))
+    assert report["confusion_png"] == "confusion.png"
+    assert os.listdir(tmp_path) == ["confusion.png"]  # and no temporary file beside it
+    assert sorted(os.listdir(export_dir)) == before  # the export is left as written
+
+
+def test_cli_unwritable_figure_is_one_line(cli_export, tmp_path):
+    export_dir, _, _ = cli_export
+    (tmp_path / "a_file").write_text("a regular file, not a directory\n")
+    png = tmp_path / "a_file" / "cm.png"
+    proc = run_bin("kerazoo-evaluate", f"--saved_model={export_dir}", f"--confusion_png={png}",
+                   f"--data_dir={FASHION_MNIST}", "--max_examples=10")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("kerazoo-evaluate")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines == [f"kerazoo-evaluate: error: confusion_png is not writable: {png} "
+                     "(Not a directory)"]
+    assert os.listdir(tmp_path) == ["a_file"] and proc.stdout == ""

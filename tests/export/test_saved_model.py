@@ -137,3 +137,18 @@ def test_export_checks_class_names(book_exports, tmp_path):
     model, _ = book_exports["lenet"]
     with pytest.raises(ExportError, match="3 class_names for a model with 10 outputs"):
         export_saved_model(model, str(tmp_path / "e"), class_names=NAMES[:3], image_shape=SHAPE)
+
+
+def test_resize_happens_inside_the_signature(tmp_path):
+    """Trained at 32x32, served at the native 28x28: the graph resizes as training did."""
+    keras.utils.set_random_seed(5)
+    model = randomize_batch_norms(models.create("lenet_bn", input_shape=(32, 32, 1)), seed=5)
+    path = export_saved_model(model, str(tmp_path / "e"), class_names=NAMES,
+                              image_shape=(28, 28, 1), resize=32)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    assert serve.structured_input_signature[1]["images"].shape.as_list() == [None, 28, 28, 1]
+    images = np.random.default_rng(5).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    resized = tf.image.resize(images.astype("float32") / 255.0, (32, 32))  # bilinear, as training
+    expected = keras.ops.softmax(model(resized, training=False)).numpy()
+    got = serve(images=tf.constant(images))["probabilities"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)  # same float32 ops, traced
