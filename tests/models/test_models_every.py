@@ -83,14 +83,17 @@ def test_runs_at_its_minimum_size_and_any_channels(name, side):
     assert tuple(model(np.zeros((2, side, side + 3, 3), "float32")).shape) == (2, 10)
 
 
-def test_classifier_activation_and_float32_logits_under_mixed_precision():
+@pytest.mark.parametrize("policy, half", [("mixed_float16", "float16"),
+                                          ("mixed_bfloat16", "bfloat16")])
+def test_classifier_activation_and_float32_logits_under_mixed_precision(policy, half):
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
+    keras.config.set_dtype_policy(policy)
     try:
         model = kerazoo.models.create("resnet18", input_shape=SMALL,
                                       classifier_activation="softmax")
         out = model(np.ones((2,) + SMALL, "float32"), training=False)
-        assert model.get_layer("stem_conv").compute_dtype == "float16"
+        assert model.get_layer("stem_conv").compute_dtype == half
+        assert model.get_layer("logits").compute_dtype == "float32"
     finally:
         keras.config.set_dtype_policy(previous)
     assert out.dtype == "float32"
