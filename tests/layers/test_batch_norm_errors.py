@@ -70,6 +70,16 @@ def test_fast_paths_refuse_masks(implementation):
         layer(np.zeros((4, 6, 3), "float32"), training=True, mask=np.ones((4, 6), bool))
 
 
+@pytest.mark.parametrize("implementation", ["fused", "analytic"])
+def test_fast_paths_refuse_synchronized(implementation):
+    # Only the reference path all-reduces the statistics. The check runs where
+    # the path is taken (a training call), so construct and call both inside.
+    pattern = re.escape(f"implementation={implementation!r}") + ".*synchronized"
+    with pytest.raises(ValueError, match=pattern):
+        layer = BatchNorm(synchronized=True, implementation=implementation)
+        layer(np.zeros((4, 3, 3, 4), "float32"), training=True)
+
+
 def test_mask_rank_mismatch():
     with pytest.raises(ValueError, match=re.escape("mask.shape=(4,)")):
         BatchNorm()(np.zeros((4, 6, 3), "float32"), training=True, mask=np.ones((4,), bool))

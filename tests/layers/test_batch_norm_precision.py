@@ -8,6 +8,19 @@ bfloat16 (8 significant bits; half an ulp, 2^-8 ~ 4e-3, is the rounding of
 one side alone). atol 1e-5 covers outputs near zero, where the float32
 difference itself dominates. The statistics are float32 on both sides:
 rtol = atol = 1e-5, as in the float32 tests.
+
+Gradients (training mode). The loss is sum(float32(y) * w) with w already
+rounded to the compute dtype, so both layers receive the same half-precision
+upstream gradient dy = w, whatever their outputs' last bits. From there:
+* dgamma and dbeta are float32 on both sides (float32 variables, float32
+  backward from the same half x and dy): the float32 tolerance of
+  test_batch_norm_parity.py, rtol = 1e-5 and atol = 1e-5 * max(1, max|ref|)
+  (each entry is a reduction over m terms of the size of the whole gradient).
+* dx is computed in float32 and rounded once to the compute dtype (the
+  gradient of the layer's upcast), so on top of that float32 tolerance two
+  results can land on neighbouring half values: rtol = one ulp, as for the
+  outputs; atol as for dgamma (entries near zero are float32-difference
+  dominated).
 """
 
 import keras
@@ -115,3 +128,83 @@ def test_non_float32_variable_dtype_matches_keras(dtype, rng):
         np.testing.assert_allclose(np.asarray(y, "float64"), np.asarray(y_ref, "float64"), **tol)
     np.testing.assert_allclose(np.asarray(ours.moving_variance, "float64"),
                                np.asarray(ref.moving_variance, "float64"), **tol)
+
+
+def _random_weights(layer, rng):
+    """gamma, beta, moving mean, moving variance for the weights `layer` has."""
+    by_name = {"gamma": lambda c: rng.uniform(0.5, 1.5, c), "beta": lambda c: rng.normal(size=c),
+               "moving_mean": lambda c: rng.normal(size=c) + 4.0,
+               "moving_variance": lambda c: rng.uniform(4.0, 16.0, c)}
+    return [by_name[w.path.split("/")[-1]](w.shape[0]).astype("float32") for w in layer.weights]
+
+
+def _grad_step(layer, x, w):
+    """Training-mode output and d(sum(float32(y) * w)) / (x, gamma, beta)."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * w)
+    return y, tape.gradient(loss, [x] + layer.trainable_variables)
+
+
+HYPER = {"keras": dict(momentum=0.99, epsilon=1e-3), "book": dict(momentum=0.9, epsilon=1e-5)}
+# (shape, axis, hyper, center, scale, implementation, mode). "auto" takes the
+# fused kernel on channels-last rank >= 3 and the analytic path otherwise
+# (test_batch_norm_paths.py checks the choice).
+GRAD_CASES = [
+    ((4, 3, 3, 4), -1, "keras", True, True, "auto", "eager"),
+    ((4, 3, 3, 4), -1, "book", False, True, "fused", "eager"),
+    ((4, 5, 3), -1, "book", True, False, "auto", "eager"),
+    ((4, 5, 3), -1, "keras", True, True, "reference", "eager"),
+    ((16, 4), -1, "keras", True, True, "auto", "eager"),
+    ((16, 4), -1, "book", False, False, "analytic", "eager"),
+    ((4, 3, 3, 4), 1, "book", True, True, "auto", "eager"),
+    ((4, 3, 3, 4), -1, "book", True, True, "auto", "function"),
+    ((16, 4), -1, "keras", False, True, "analytic", "function"),
+    ((4, 3, 3, 4), -1, "book", True, True, "fused", "jit"),
+    ((16, 4), -1, "book", True, True, "auto", "jit"),
+]
+
+
+@pytest.mark.parametrize("dtype_policy", POLICIES, indirect=True)
+@pytest.mark.parametrize(
+    "shape,axis,hyper,center,scale,implementation,mode", GRAD_CASES,
+    ids=[f"{len(s)}d-ax{a}-{h}-c{int(c)}s{int(sc)}-{i}-{m}"
+         for s, a, h, c, sc, i, m in GRAD_CASES])
+def test_mixed_precision_gradients_match_keras(dtype_policy, shape, axis, hyper, center, scale,
+                                               implementation, mode, rng):
+    compute_dtype = keras.config.dtype_policy().compute_dtype
+    kwargs = dict(axis=axis, center=center, scale=scale, **HYPER[hyper])
+    ours = BatchNorm(implementation=implementation, **kwargs)
+    ref = keras.layers.BatchNormalization(**kwargs)
+    ours.build(shape)
+    ref.build(shape)
+    weights = _random_weights(ref, rng)
+    ours.set_weights(weights)
+    ref.set_weights(weights)
+    assert [keras.backend.standardize_dtype(v.dtype) for v in ours.weights] == \
+        ["float32"] * len(ours.weights)
+    assert len(ours.weights) == 2 + int(center) + int(scale)
+    steps = [_grad_step if mode == "eager" else
+             tf.function(_grad_step, jit_compile=(mode == "jit")) for _ in range(2)]
+
+    for step in range(2):
+        x = tf.constant((rng.normal(size=shape) * 3.0 + 5.0).astype("float32"))
+        w = tf.cast(tf.cast(rng.normal(size=shape), compute_dtype), tf.float32)
+        (y, grads), (y_ref, grads_ref) = steps[0](ours, x, w), steps[1](ref, x, w)
+        assert keras.backend.standardize_dtype(y.dtype) == compute_dtype
+        half_close(y, y_ref, compute_dtype, f"training output, step {step}")
+        assert len(grads) == len(grads_ref) == 1 + int(center) + int(scale)
+        for i, (g, g_ref) in enumerate(zip(grads, grads_ref)):
+            # dx is float32 (x is); dgamma / dbeta are float32 (the variables are).
+            assert keras.backend.standardize_dtype(g.dtype) == "float32"
+            g, g_ref = g.numpy(), g_ref.numpy()
+            atol = 1e-5 * max(1.0, float(np.abs(g_ref).max()))
+            rtol = ULP[compute_dtype] if i == 0 else 1e-5
+            np.testing.assert_allclose(g, g_ref, rtol=rtol, atol=atol,
+                                       err_msg=f"step {step}, gradient {i}")
+    assert [keras.backend.standardize_dtype(v.dtype) for v in ours.weights] == \
+        ["float32"] * len(ours.weights)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(getattr(ours, name).numpy(), getattr(ref, name).numpy(),
+                                   **STAT_TOL, err_msg=name)

@@ -9,6 +9,7 @@ machine), so the check is exact equality.
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kerazoo.layers import (BatchNorm, Bottleneck, ConvBlock, DenseBlock, PaddedConv2D,
                             Residual, TransitionBlock)
@@ -17,8 +18,10 @@ from kerazoo.layers import (BatchNorm, Bottleneck, ConvBlock, DenseBlock, Padded
 def build_model():
     inputs = keras.Input((8, 8, 3))
     x = BatchNorm(name="bn_default")(inputs)
-    x = BatchNorm(momentum=0.9, epsilon=1e-5, center=False, implementation="analytic",
+    # bn_book keeps center=True: its beta_constraint needs a beta to act on.
+    x = BatchNorm(momentum=0.9, epsilon=1e-5, implementation="analytic",
                   gamma_regularizer="l2", beta_constraint="non_neg", name="bn_book")(x)
+    x = BatchNorm(center=False, momentum=0.5, name="bn_no_center")(x)
     x = BatchNorm(axis=1, scale=False, implementation="reference", name="bn_first")(x)
     x = PaddedConv2D(4, 3, pad=1, strides=2, name="padded")(x)        # (4, 4, 4)
     x = Residual(4, name="res")(x)
@@ -44,7 +47,14 @@ np.testing.assert_array_equal(y, data["y"])
 names = {layer.name: type(layer).__module__ + "." + type(layer).__name__ for layer in model.layers}
 assert names["bn_book"] == "kerazoo.layers.batch_norm.BatchNorm", names
 assert names["res_down"] == "kerazoo.layers.blocks.Residual", names
-np.testing.assert_array_equal(model.get_layer("bn_book").moving_mean.numpy(), data["bn_book_mean"])
+book = model.get_layer("bn_book")
+np.testing.assert_array_equal(book.moving_mean.numpy(), data["bn_book_mean"])
+np.testing.assert_array_equal(book.beta.numpy(), data["bn_book_beta"])
+# The regularizer and the constraint came back attached to their weights.
+assert isinstance(book.beta.constraint, keras.constraints.NonNeg), book.beta.constraint
+np.testing.assert_array_equal(book.beta.constraint(np.array([-1.0, 2.0], "float32")), [0.0, 2.0])
+assert model.get_layer("bn_no_center").beta is None
+np.testing.assert_allclose(float(sum(model.losses)), float(data["losses"]), rtol=1e-6)
 print("LOAD OK", model.count_params())
 '''
 
@@ -54,11 +64,20 @@ def test_keras_file_round_trip_in_fresh_process(tmp_path, run_script, rng):
     x = (rng.normal(size=(4, 8, 8, 3)) * 3.0 + 5.0).astype("float32")
     for _ in range(3):  # move the statistics away from their initial values
         model(x + rng.normal(size=x.shape).astype("float32"), training=True)
+    book = model.get_layer("bn_book")
+    # One optimizer step moves beta from 0 to (-0.5, 0.5, -0.5); the NonNeg
+    # constraint clips the negative entries, and beta then shifts the outputs.
+    with tf.GradientTape() as tape:
+        push = tf.reduce_sum(book.beta * tf.constant([1.0, -1.0, 1.0]))
+    keras.optimizers.SGD(learning_rate=0.5).apply_gradients(
+        zip(tape.gradient(push, [book.beta]), [book.beta]))
+    np.testing.assert_array_equal(book.beta.numpy(), [0.0, 0.5, 0.0])
     y = model(x, training=False).numpy()
-    assert not np.allclose(model.get_layer("bn_book").moving_mean.numpy(), 0.0)
+    assert not np.allclose(book.moving_mean.numpy(), 0.0)
+    assert model.losses  # the gamma_regularizer's penalty
     model.save(tmp_path / "model.keras")
-    np.savez(tmp_path / "io.npz", x=x, y=y,
-             bn_book_mean=model.get_layer("bn_book").moving_mean.numpy())
+    np.savez(tmp_path / "io.npz", x=x, y=y, bn_book_mean=book.moving_mean.numpy(),
+             bn_book_beta=book.beta.numpy(), losses=float(sum(model.losses)))
     out = run_script(LOAD_SCRIPT)
     assert f"LOAD OK {model.count_params()}" in out
 
