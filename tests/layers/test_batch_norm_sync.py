@@ -13,7 +13,8 @@ test_batch_norm_parity.py: rtol = 1e-5, atol = 1e-5 * max(1, max|ref|), since
 each entry is a cancelling float32 sum of m terms the size of the largest one.
 """
 
-SCRIPT = r'''
+# Both scripts start so: two logical CPUs and a MirroredStrategy over them.
+TWO_CPUS = r"""
 import numpy as np
 import tensorflow as tf
 
@@ -26,7 +27,9 @@ from kerazoo.layers import BatchNorm
 keras.utils.set_random_seed(0)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+"""
 
+SCRIPT = TWO_CPUS + r'''
 rng = np.random.default_rng(0)
 # Different distributions per replica, so per-replica statistics differ from
 # the global ones: replica 0 sees rows 0-3, replica 1 rows 4-7.
@@ -82,19 +85,7 @@ def test_synchronized_statistics_match_global_batch(run_script):
     assert "SYNC OK" in run_script(SCRIPT)
 
 
-GRADIENT_SCRIPT = r"""
-import numpy as np
-import tensorflow as tf
-
-cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-
-import keras
-from kerazoo.layers import BatchNorm
-
-keras.utils.set_random_seed(0)
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+GRADIENT_SCRIPT = TWO_CPUS + r"""
 rng = np.random.default_rng(0)
 momentum, epsilon = 0.9, 1e-5
 
