@@ -8,6 +8,11 @@ beta. Prints the median seconds per step of each and the ratio kerazoo/keras.
 
     python bench/batch_norm.py                 # oneDNN on (what kerazoo's programs use)
     python bench/batch_norm.py --onednn=false  # TensorFlow's default on AMD CPUs
+    python bench/batch_norm.py --keep_freed_memory=false  # glibc's default malloc
+
+`--keep_freed_memory` (default on, as `bin/kerazoo-train` runs) keeps glibc
+from unmapping freed tensor buffers of 32 MiB and more (`kerazoo.memory`); of
+the listed shapes only [256,24,24,64] float32 (36 MiB) is that large.
 """
 
 import os
@@ -18,6 +23,8 @@ from absl import app, flags
 
 _ONEDNN = flags.DEFINE_bool("onednn", True, "Set TF_ENABLE_ONEDNN_OPTS=1 before importing TF.")
 _REPEATS = flags.DEFINE_integer("repeats", 15, "Timed steps per layer and shape.")
+_KEEP_FREED_MEMORY = flags.DEFINE_bool(
+    "keep_freed_memory", True, "kerazoo.memory.keep_freed_memory(), as bin/kerazoo-train.")
 _IMPLEMENTATION = flags.DEFINE_string("implementation", "auto", "kerazoo BatchNorm path.")
 
 SHAPES = [(256, 24, 24, 64), (256, 12, 12, 128), (256, 3, 3, 512), (256, 120)]
@@ -50,8 +57,10 @@ def main(argv):
     import tensorflow as tf
 
     from kerazoo.layers import BatchNorm
+    from kerazoo.memory import keep_freed_memory
 
-    print(f"oneDNN={_ONEDNN.value} implementation={_IMPLEMENTATION.value} "
+    kept = _KEEP_FREED_MEMORY.value and keep_freed_memory()
+    print(f"oneDNN={_ONEDNN.value} keep_freed_memory={kept} implementation={_IMPLEMENTATION.value} "
           f"repeats={_REPEATS.value} (median seconds per forward+backward step)")
     print(f"{'policy':15s} {'shape':20s} {'keras':>9s} {'kerazoo':>9s} {'ratio':>7s}")
     for policy in POLICIES:

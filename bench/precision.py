@@ -35,6 +35,8 @@ _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps per precision first."
 _BATCH = flags.DEFINE_integer("batch_size", 256, "Images per step.")
 _VARY = flags.DEFINE_enum("vary", "precision", ["precision", "jit_compile"],
                           "What the two timed copies differ in.")
+_KEEP_FREED_MEMORY = flags.DEFINE_bool(
+    "keep_freed_memory", True, "kerazoo.memory.keep_freed_memory(), as bin/kerazoo-train.")
 _SIZE = flags.DEFINE_integer("size", None, "Input side for every model (default: the book's).")
 
 # The book's input size for each model (28x28, or resized to 96x96).
@@ -69,12 +71,16 @@ def main(argv):
     import tensorflow as tf
 
     from kerazoo import models
+    from kerazoo.memory import keep_freed_memory
     from kerazoo.train import runtime
+
+    kept = _KEEP_FREED_MEMORY.value and keep_freed_memory()
 
     rng = np.random.default_rng(0)
     print(f"batch={_BATCH.value} repeats={_REPEATS.value} threads={os.cpu_count()} "
           f"native_bf16={runtime.cpu_has_native_bf16()} "
-          f"oneDNN={os.environ['TF_ENABLE_ONEDNN_OPTS']} tf={tf.__version__} "
+          f"oneDNN={os.environ['TF_ENABLE_ONEDNN_OPTS']} keep_freed_memory={kept} "
+          f"tf={tf.__version__} "
           "(median seconds per training step)")
     variants = ({"float32": ("float32", False), "bf16": ("mixed_bfloat16", False)}
                 if _VARY.value == "precision" else
