@@ -36,3 +36,12 @@ def write_text(path, text):
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             f.write(text)
+
+
+def check_writable(directory):
+    """Raises OSError unless an entry can be created in `directory` (an existing folder).
+
+    The probe is a temporary folder, removed at once: what a later atomic
+    write or a staged export will need, checked before any long work.
+    """
+    os.rmdir(tempfile.mkdtemp(prefix=".write_test.", dir=directory))

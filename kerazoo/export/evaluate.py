@@ -8,7 +8,6 @@ or, for a training run, the same serving function built around its model.
 import dataclasses
 import json
 import os
-import tempfile
 
 import numpy as np
 
@@ -68,9 +67,7 @@ def _confusion_path(config):
     while not os.path.exists(directory):  # created only when the figure is written
         directory = os.path.dirname(directory)
     try:
-        fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=directory)
-        os.close(fd)
-        os.remove(probe)
+        atomic.check_writable(directory)
     except OSError as e:
         raise ExportError(f"confusion_png is not writable: {path} ({e.strerror})") from None
     return path

@@ -4,7 +4,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 
 import keras
 import tensorflow as tf
@@ -59,7 +58,7 @@ def _check_export_dir(config):
     parent = os.path.dirname(os.path.abspath(path))
     try:  # where export_saved_model will stage and rename
         os.makedirs(parent, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=".write_test.", dir=parent))
+        atomic.check_writable(parent)
     except OSError as e:
         raise ExportError(f"export_dir is not writable: {path} ({e.strerror})") from None
 
