@@ -60,7 +60,8 @@ def main(argv):
     from kerazoo.memory import keep_freed_memory
 
     kept = _KEEP_FREED_MEMORY.value and keep_freed_memory()
-    print(f"oneDNN={_ONEDNN.value} keep_freed_memory={kept} implementation={_IMPLEMENTATION.value} "
+    print(f"oneDNN={_ONEDNN.value} keep_freed_memory={kept} "
+          f"implementation={_IMPLEMENTATION.value} "
           f"repeats={_REPEATS.value} (median seconds per forward+backward step)")
     print(f"{'policy':15s} {'shape':20s} {'keras':>9s} {'kerazoo':>9s} {'ratio':>7s}")
     for policy in POLICIES:
