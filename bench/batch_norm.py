@@ -6,9 +6,17 @@ each step is a `tf.function` computing the output in training mode (moving
 statistics updated) and the gradients with respect to the input, gamma and
 beta. Prints the median seconds per step of each and the ratio kerazoo/keras.
 
+The upstream gradient `dy` is, by default, a fixed random tensor of the
+output's shape, as the next layer of a network hands back (`--upstream=random`).
+`--upstream=sum` differentiates `sum(y)` instead: `dy` is then all ones, built
+by a broadcast inside the step, and the step also pays for that broadcast and
+the sum (about 5 ms on [256,24,24,64] float32 here, charged to both layers),
+while the constant `dy` lets TensorFlow simplify Keras's backward graph.
+
     python bench/batch_norm.py                 # oneDNN on (what kerazoo's programs use)
     python bench/batch_norm.py --onednn=false  # TensorFlow's default on AMD CPUs
     python bench/batch_norm.py --keep_freed_memory=false  # glibc's default malloc
+    python bench/batch_norm.py --upstream=sum  # gradients of sum(y): dy = ones
 
 `--keep_freed_memory` (default on, as `bin/kerazoo-train` runs) keeps glibc
 from unmapping freed tensor buffers of 32 MiB and more (`kerazoo.memory`); of
@@ -26,19 +34,24 @@ _REPEATS = flags.DEFINE_integer("repeats", 15, "Timed steps per layer and shape.
 _KEEP_FREED_MEMORY = flags.DEFINE_bool(
     "keep_freed_memory", True, "kerazoo.memory.keep_freed_memory(), as bin/kerazoo-train.")
 _IMPLEMENTATION = flags.DEFINE_string("implementation", "auto", "kerazoo BatchNorm path.")
+_UPSTREAM = flags.DEFINE_enum("upstream", "random", ["random", "sum"],
+                              "The upstream gradient: a fixed random dy, or that of sum(y).")
 
 SHAPES = [(256, 24, 24, 64), (256, 12, 12, 128), (256, 3, 3, 512), (256, 120)]
 POLICIES = ["float32", "mixed_bfloat16"]
 
 
-def _step_fn(layer, tf):
+def _step_fn(layer, dy, tf):
+    """One forward + backward; `dy` None means the gradients of `sum(y)`."""
     @tf.function
     def step(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = layer(x, training=True)
-            loss = tf.reduce_sum(tf.cast(y, tf.float32))
-        return tape.gradient(loss, [x] + layer.trainable_variables)
+            if dy is None:
+                y = tf.reduce_sum(tf.cast(y, tf.float32))
+        sources = [x] + layer.trainable_variables
+        return tape.gradient(y, sources, output_gradients=dy)
     return step
 
 
@@ -61,7 +74,7 @@ def main(argv):
 
     kept = _KEEP_FREED_MEMORY.value and keep_freed_memory()
     print(f"oneDNN={_ONEDNN.value} keep_freed_memory={kept} "
-          f"implementation={_IMPLEMENTATION.value} "
+          f"implementation={_IMPLEMENTATION.value} upstream={_UPSTREAM.value} "
           f"repeats={_REPEATS.value} (median seconds per forward+backward step)")
     print(f"{'policy':15s} {'shape':20s} {'keras':>9s} {'kerazoo':>9s} {'ratio':>7s}")
     for policy in POLICIES:
@@ -69,10 +82,11 @@ def main(argv):
         for shape in SHAPES:
             x = tf.random.normal(shape) * 3.0 + 2.0
             x = tf.cast(x, keras.config.dtype_policy().compute_dtype)
+            dy = tf.cast(tf.random.normal(shape), x.dtype) if _UPSTREAM.value == "random" else None
             steps = {}
             for name, layer in [("keras", keras.layers.BatchNormalization()),
                                 ("kerazoo", BatchNorm(implementation=_IMPLEMENTATION.value))]:
-                steps[name] = _step_fn(layer, tf)
+                steps[name] = _step_fn(layer, dy, tf)
                 _time(steps[name], x, tf)  # trace and warm up
                 _time(steps[name], x, tf)
             times = {name: [] for name in steps}
