@@ -42,7 +42,8 @@ def moments(x, axis, mask=None, synchronized=False):
         x: float32 tensor of rank >= 2.
         axis: the channel axis (non-negative).
         mask: optional tensor of shape `x.shape[:-1]` (so only with
-            `axis == rank - 1`); positions where it is false are left out.
+            `axis == rank - 1`); positions where it is false (or 0) are
+            left out, as in Keras (a float mask is read as a boolean).
         synchronized: if true and called in a replica context with several
             replicas, sums and counts are all-reduced so the statistics are
             those of the global batch.
@@ -61,20 +62,20 @@ def moments(x, axis, mask=None, synchronized=False):
         return replica.all_reduce(tf.distribute.ReduceOp.SUM, t) if replica else t
 
     if mask is None:
-        weights = None
+        keep = None
         count = tf.cast(tf.size(x) // tf.shape(x)[axis], x.dtype)
     else:
-        weights = tf.cast(tf.expand_dims(mask, -1), x.dtype)  # [..., 1]
-        weights = tf.broadcast_to(weights, tf.shape(x))
-        count = tf.reduce_sum(weights, axes)
+        keep = tf.broadcast_to(tf.expand_dims(tf.cast(mask, tf.bool), -1), tf.shape(x))
+        count = tf.reduce_sum(tf.cast(keep, x.dtype), axes)
     count = all_sum(count)
 
-    weighted = x if weights is None else x * weights
-    mean = tf.math.divide_no_nan(all_sum(tf.reduce_sum(weighted, axes)), count)
-    deviation = x - tf.reshape(mean, _broadcast_shape(rank, axis, -1))
-    squared = tf.square(deviation)
-    if weights is not None:
-        squared *= weights
+    # Masked-out positions are selected away, not multiplied by 0: whatever
+    # they hold (padding of NaN, inf, 1e20) never reaches a sum or a gradient.
+    kept = x if keep is None else tf.where(keep, x, tf.zeros_like(x))
+    mean = tf.math.divide_no_nan(all_sum(tf.reduce_sum(kept, axes)), count)
+    squared = tf.square(kept - tf.reshape(mean, _broadcast_shape(rank, axis, -1)))
+    if keep is not None:
+        squared = tf.where(keep, squared, tf.zeros_like(squared))
     variance = tf.math.divide_no_nan(all_sum(tf.reduce_sum(squared, axes)), count)
     return mean, variance
 

@@ -59,6 +59,35 @@ def test_mask_excludes_positions_from_statistics(implementation, rng):
     np.testing.assert_allclose(ours.moving_variance.numpy(), ref.moving_variance.numpy(), **TOL)
 
 
+@pytest.mark.parametrize("fill", [np.nan, np.inf, 1e20])
+@pytest.mark.parametrize("implementation", ["auto", "reference"])
+def test_masked_positions_never_reach_the_statistics(fill, implementation, rng):
+    # Padding may hold anything: NaN, inf, or a value whose square overflows
+    # float32. Left out means selected away (Keras uses `where`), not
+    # multiplied by 0 (0 * nan is nan).
+    x, mask = sequence_batch(rng)
+    x[~mask] = fill
+    ours = BatchNorm(momentum=0.0, implementation=implementation)
+    ref = keras.layers.BatchNormalization(momentum=0.0)
+    y, y_ref = ours(x, training=True, mask=mask).numpy(), ref(x, training=True, mask=mask)
+    rows = x[mask].astype("float64")
+    np.testing.assert_allclose(ours.moving_mean.numpy(), rows.mean(0), **TOL)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), rows.var(0), **TOL)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), ref.moving_variance.numpy(), **TOL)
+    assert np.isfinite(y[mask]).all()
+    np.testing.assert_allclose(y[mask], y_ref.numpy()[mask], **TOL)
+    if np.isfinite(fill):
+        # A finite fill keeps the input gradient finite; loss over kept steps only.
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            kept = tf.boolean_mask(ours(xt, training=True, mask=mask), mask)
+            loss = tf.reduce_sum(kept * tf.sin(kept))
+        grad = tape.gradient(loss, xt).numpy()
+        assert np.isfinite(grad).all()
+        np.testing.assert_array_equal(grad[~mask], 0.0)
+
+
 def test_mask_propagates_from_masking_layer(rng):
     # Keras hands the Masking layer's mask to the layer's `mask` argument.
     x, mask = sequence_batch(rng)
