@@ -14,7 +14,7 @@ the sum (about 5 ms on [256,24,24,64] float32 here, charged to both layers),
 while the constant `dy` lets TensorFlow simplify Keras's backward graph.
 
     python bench/batch_norm.py                 # oneDNN on (what kerazoo's programs use)
-    python bench/batch_norm.py --onednn=false  # TensorFlow's default on AMD CPUs
+    python bench/batch_norm.py --onednn=false  # TF's default without AVX512_VNNI/BF16, AMX
     python bench/batch_norm.py --keep_freed_memory=false  # glibc's default malloc
     python bench/batch_norm.py --upstream=sum  # gradients of sum(y): dy = ones
 
