@@ -1,5 +1,7 @@
 """`BatchNorm`: batch normalization written by hand (book section 5.10)."""
 
+import numbers
+
 import keras
 import tensorflow as tf
 
@@ -75,6 +77,11 @@ class BatchNorm(keras.layers.Layer):
                  beta_constraint=None, gamma_constraint=None,
                  synchronized=False, implementation="auto", **kwargs):
         super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise ValueError(f"axis must be an integer. Received: axis={axis!r}")
+        for name, value in (("momentum", momentum), ("epsilon", epsilon)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum}")
         if not epsilon > 0.0:

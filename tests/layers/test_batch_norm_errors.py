@@ -20,6 +20,20 @@ def test_epsilon_not_positive(epsilon):
         BatchNorm(epsilon=epsilon)
 
 
+@pytest.mark.parametrize("argument,value", [
+    ("axis", 2.5), ("axis", "1"), ("axis", None), ("axis", True),
+    ("momentum", "0.9"), ("momentum", None), ("epsilon", "1e-3"), ("epsilon", None),
+])
+def test_argument_of_the_wrong_type(argument, value):
+    with pytest.raises(ValueError, match=re.escape(f"{argument}={value!r}")):
+        BatchNorm(**{argument: value})
+
+
+def test_numpy_scalars_are_accepted():
+    layer = BatchNorm(axis=np.int64(1), momentum=np.float32(0.5), epsilon=np.float64(1e-5))
+    assert (layer.axis, layer.momentum, layer.epsilon) == (1, 0.5, 1e-5)
+
+
 def test_unknown_implementation():
     with pytest.raises(ValueError, match=re.escape("implementation='cudnn'")):
         BatchNorm(implementation="cudnn")
