@@ -10,11 +10,10 @@ The upstream gradient `dy` is, by default, a fixed random tensor of the
 output's shape, as the next layer of a network hands back (`--upstream=random`).
 `--upstream=sum` differentiates `sum(y)` instead: `dy` is then all ones, built
 by a broadcast inside the step, and the step also pays for that broadcast and
-the sum (about 5 ms on [256,24,24,64] float32 here, charged to both layers),
-while the constant `dy` lets TensorFlow simplify Keras's backward graph.
+the sum (about 5 ms on [256,24,24,64] float32 here, charged to both layers).
 
-    python bench/batch_norm.py                 # oneDNN on (what kerazoo's programs use)
-    python bench/batch_norm.py --onednn=false  # TF's default without AVX512_VNNI/BF16, AMX
+    python bench/batch_norm.py                 # oneDNN on (as kerazoo-train runs)
+    python bench/batch_norm.py --onednn=false  # TF's default without (AVX512_)VNNI, BF16, AMX
     python bench/batch_norm.py --keep_freed_memory=false  # glibc's default malloc
     python bench/batch_norm.py --upstream=sum  # gradients of sum(y): dy = ones
 

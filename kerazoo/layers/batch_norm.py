@@ -1,6 +1,6 @@
 """`BatchNorm`: batch normalization written by hand (book section 5.10)."""
 
-import numbers
+import operator
 
 import keras
 import tensorflow as tf
@@ -77,11 +77,9 @@ class BatchNorm(keras.layers.Layer):
                  beta_constraint=None, gamma_constraint=None,
                  synchronized=False, implementation="auto", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise ValueError(f"axis must be an integer. Received: axis={axis!r}")
-        for name, value in (("momentum", momentum), ("epsilon", epsilon)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ValueError(f"{name} must be a number. Received: {name}={value!r}")
+        axis = _integer("axis", axis)
+        momentum = _number("momentum", momentum)
+        epsilon = _number("epsilon", epsilon)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1). Received: momentum={momentum}")
         if not epsilon > 0.0:
@@ -89,9 +87,9 @@ class BatchNorm(keras.layers.Layer):
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}. "
                              f"Received: implementation={implementation!r}")
-        self.axis = int(axis)
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.axis = axis
+        self.momentum = momentum
+        self.epsilon = epsilon
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = keras.initializers.get(beta_initializer)
@@ -240,3 +238,23 @@ class BatchNorm(keras.layers.Layer):
             "synchronized": self.synchronized, "implementation": self.implementation,
         })
         return config
+
+
+def _integer(name, value):
+    """`value` as a Python int (ints, NumPy integers, 0-d integer arrays), else ValueError."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer. Received: {name}={value!r}") from None
+
+
+def _number(name, value):
+    """`value` as a Python float (any real number or 0-d numeric array), else ValueError."""
+    try:
+        if isinstance(value, (bool, str, bytes)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number. Received: {name}={value!r}") from None

@@ -70,7 +70,8 @@ def moments(x, axis, mask=None, synchronized=False):
     count = all_sum(count)
 
     # Masked-out positions are selected away, not multiplied by 0: whatever
-    # they hold (padding of NaN, inf, 1e20) never reaches a sum or a gradient.
+    # they hold (padding of NaN, inf, 1e20) never reaches the statistics or
+    # their gradient. (The layer still normalizes them: NaN stays NaN there.)
     kept = x if keep is None else tf.where(keep, x, tf.zeros_like(x))
     mean = tf.math.divide_no_nan(all_sum(tf.reduce_sum(kept, axes)), count)
     squared = tf.square(kept - tf.reshape(mean, _broadcast_shape(rank, axis, -1)))

@@ -29,9 +29,15 @@ def test_argument_of_the_wrong_type(argument, value):
         BatchNorm(**{argument: value})
 
 
-def test_numpy_scalars_are_accepted():
-    layer = BatchNorm(axis=np.int64(1), momentum=np.float32(0.5), epsilon=np.float64(1e-5))
-    assert (layer.axis, layer.momentum, layer.epsilon) == (1, 0.5, 1e-5)
+@pytest.mark.parametrize("axis,momentum,epsilon", [
+    (np.int64(1), np.float32(0.5), np.float64(1e-5)),  # NumPy scalars
+    (np.array(1), np.array(0.5), np.array(1e-5)),  # 0-d arrays, which int()/float() take
+    (1, 0, 1),  # Python ints for the float arguments
+])
+def test_numbers_of_any_numeric_type_are_accepted(axis, momentum, epsilon):
+    layer = BatchNorm(axis=axis, momentum=momentum, epsilon=epsilon)
+    assert (layer.axis, layer.momentum, layer.epsilon) == (1, float(momentum), float(epsilon))
+    assert (type(layer.axis), type(layer.momentum), type(layer.epsilon)) == (int, float, float)
 
 
 def test_unknown_implementation():

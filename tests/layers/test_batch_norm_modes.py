@@ -88,6 +88,24 @@ def test_masked_positions_never_reach_the_statistics(fill, implementation, rng):
         np.testing.assert_array_equal(grad[~mask], 0.0)
 
 
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float32", "uneven_floats"])
+def test_mask_of_any_dtype_is_read_as_boolean(dtype, rng):
+    # Keras casts the mask to bool: a nonzero entry keeps the position whole,
+    # it does not weight it (0.2 and 1.7 both mean True).
+    x, mask = sequence_batch(rng)
+    if dtype == "uneven_floats":
+        given = np.where(mask, rng.uniform(0.1, 2.0, mask.shape), 0.0).astype("float32")
+    else:
+        given = mask.astype(dtype)
+    ours, ref = BatchNorm(momentum=0.0), keras.layers.BatchNormalization(momentum=0.0)
+    y, y_ref = ours(x, training=True, mask=given), ref(x, training=True, mask=given)
+    rows = x[mask].astype("float64")
+    np.testing.assert_allclose(ours.moving_mean.numpy(), rows.mean(0), **TOL)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), rows.var(0), **TOL)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), ref.moving_variance.numpy(), **TOL)
+    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), **TOL)
+
+
 def test_mask_propagates_from_masking_layer(rng):
     # Keras hands the Masking layer's mask to the layer's `mask` argument.
     x, mask = sequence_batch(rng)

@@ -125,17 +125,19 @@ def check_against_keras(rank, axis, hyper, center, scale, implementation, mode, 
                                err_msg="inference output")
 
 
+# On rank 2, axis=1 is axis=-1 spelled differently: checked eagerly only.
 CASES = [
-    pytest.param(rank, axis, hyper, center, scale, impl,
-                 id=f"r{rank}-ax{axis}-{hyper}-c{int(center)}s{int(scale)}-{impl}")
+    pytest.param(rank, axis, hyper, center, scale, impl, mode,
+                 id=f"r{rank}-ax{axis}-{hyper}-c{int(center)}s{int(scale)}-{impl}-{mode}")
     for rank in (2, 3, 4) for axis in (-1, 1) for hyper in HYPER
     for center in (True, False) for scale in (True, False)
     for impl in implementations(rank, axis)
+    for mode in ("eager", "function", "jit")
+    if not (rank == 2 and axis == 1 and mode != "eager")
 ]
 
 
-@pytest.mark.parametrize("mode", ["eager", "function", "jit"])
-@pytest.mark.parametrize("rank,axis,hyper,center,scale,implementation", CASES)
+@pytest.mark.parametrize("rank,axis,hyper,center,scale,implementation,mode", CASES)
 def test_matches_keras(rank, axis, hyper, center, scale, implementation, mode, rng):
     check_against_keras(rank, axis, hyper, center, scale, implementation, mode, rng)
 
