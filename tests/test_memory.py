@@ -45,8 +45,8 @@ def test_keep_freed_memory_stops_page_faults_on_large_tensors():
     # A 36 MiB output is 9,216 pages of 4 KiB. With glibc's defaults each new
     # one is mapped afresh. How many faults that takes depends on the kernel's
     # page sizes at the time (measured on one machine: 530 faults per tensor in
-    # most runs, 19.1 in one, i.e. 2 MiB transparent huge pages), but even
-    # with 2 MiB pages a fresh 36 MiB mapping is 18 faults; kept, the same heap
+    # most runs, 19.1 in one, which fits 2 MiB huge pages; not confirmed), but
+    # even with 2 MiB pages a fresh 36 MiB mapping is 18 faults; kept, the same heap
     # pages serve every step (measured: 0.04-0.1).
     assert default["faults"] >= 9, default
     assert kept["faults"] < 1, kept
